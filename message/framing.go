@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -87,10 +88,13 @@ var zeroHMAC [sha256.Size]byte
 // AppendFrame appends m in Heka stream framing to dst, signed by s when s is
 // not nil, and returns the result. It allocates only when dst must grow.
 func AppendFrame(dst []byte, m *Message, s *Signer) []byte {
-	h := Header{MessageLength: uint32(m.Size())}
+	var buf [16]int
+	n, fs := m.sizes(buf[:0])
+	h := Header{MessageLength: uint32(n)}
+	dst = slices.Grow(dst, n+frameOverhead+MaxHeaderSize)
 	dst, sigAt := appendFrameHeader(dst, &h, s)
 	msgAt := len(dst)
-	dst = m.MarshalAppend(dst)
+	dst = m.appendSized(dst, fs)
 	if s != nil {
 		s.sum(dst[sigAt:sigAt], dst[msgAt:])
 	}

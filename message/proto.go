@@ -1,9 +1,11 @@
 package message
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -46,7 +48,15 @@ const (
 
 // Size returns the length of m's protobuf encoding.
 func (m *Message) Size() int {
-	n := 1 + protowire.SizeBytes(16) // uuid
+	var buf [16]int
+	n, _ := m.sizes(buf[:0])
+	return n
+}
+
+// sizes returns the length of m's encoding and the encoded length of each
+// field, appended to fs (pass a stack array; it grows only past 16 fields).
+func (m *Message) sizes(fs []int) (int, []int) {
+	n := 2 + 16 // uuid tag, length, bytes
 	n += 1 + protowire.SizeVarint(uint64(m.Timestamp))
 	n += sizeOptString(m.Type) + sizeOptString(m.Logger)
 	n += 1 + protowire.SizeVarint(uint64(int64(m.Severity)))
@@ -56,9 +66,11 @@ func (m *Message) Size() int {
 	}
 	n += sizeOptString(m.Hostname)
 	for i := range m.Fields {
-		n += 1 + protowire.SizeBytes(m.Fields[i].size())
+		fsz := m.Fields[i].size()
+		fs = append(fs, fsz)
+		n += 1 + protowire.SizeVarint(uint64(fsz)) + fsz
 	}
-	return n
+	return n, fs
 }
 
 func sizeOptString(s string) int {
@@ -98,74 +110,97 @@ func sizeInts(vs []int64) int {
 	return n
 }
 
+// Every tag of the schema fits in one byte: (field number << 3) | wire type.
+const (
+	wireVarint  = byte(protowire.VarintType)
+	wireFixed64 = byte(protowire.Fixed64Type)
+	wireBytes   = byte(protowire.BytesType)
+)
+
+// appendVarint is protowire.AppendVarint with the one- and two-byte cases,
+// which are nearly all of them here, inlined.
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 1<<7 {
+		return append(b, byte(v))
+	}
+	if v < 1<<14 {
+		return append(b, byte(v)|0x80, byte(v>>7))
+	}
+	return protowire.AppendVarint(b, v)
+}
+
+func appendString(b []byte, tag byte, s string) []byte {
+	b = appendVarint(append(b, tag), uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendOptString(b []byte, tag byte, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendString(b, tag, s)
+}
+
 // MarshalAppend appends m's protobuf encoding to dst and returns the result.
 // It allocates only when dst must grow.
 func (m *Message) MarshalAppend(dst []byte) []byte {
-	dst = protowire.AppendTag(dst, fnUUID, protowire.BytesType)
-	dst = protowire.AppendBytes(dst, m.UUID[:])
-	dst = protowire.AppendTag(dst, fnTimestamp, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(m.Timestamp))
-	dst = appendOptString(dst, fnType, m.Type)
-	dst = appendOptString(dst, fnLogger, m.Logger)
-	dst = protowire.AppendTag(dst, fnSeverity, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(int64(m.Severity)))
-	dst = appendOptString(dst, fnPayload, m.Payload)
-	dst = appendOptString(dst, fnEnvVersion, m.EnvVersion)
+	var buf [16]int
+	n, fs := m.sizes(buf[:0])
+	return m.appendSized(slices.Grow(dst, n), fs)
+}
+
+// appendSized encodes m given the field sizes that sizes computed.
+func (m *Message) appendSized(dst []byte, fs []int) []byte {
+	dst = append(dst, fnUUID<<3|wireBytes, 16)
+	dst = append(dst, m.UUID[:]...)
+	dst = appendVarint(append(dst, fnTimestamp<<3|wireVarint), uint64(m.Timestamp))
+	dst = appendOptString(dst, fnType<<3|wireBytes, m.Type)
+	dst = appendOptString(dst, fnLogger<<3|wireBytes, m.Logger)
+	dst = appendVarint(append(dst, fnSeverity<<3|wireVarint), uint64(int64(m.Severity)))
+	dst = appendOptString(dst, fnPayload<<3|wireBytes, m.Payload)
+	dst = appendOptString(dst, fnEnvVersion<<3|wireBytes, m.EnvVersion)
 	if m.Pid != 0 {
-		dst = protowire.AppendTag(dst, fnPid, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(int64(m.Pid)))
+		dst = appendVarint(append(dst, fnPid<<3|wireVarint), uint64(int64(m.Pid)))
 	}
-	dst = appendOptString(dst, fnHostname, m.Hostname)
+	dst = appendOptString(dst, fnHostname<<3|wireBytes, m.Hostname)
 	for i := range m.Fields {
-		dst = m.Fields[i].appendProto(dst)
+		dst = m.Fields[i].appendProto(dst, fs[i])
 	}
 	return dst
 }
 
-func appendOptString(dst []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return dst
-	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	return protowire.AppendString(dst, s)
-}
-
-func (f *Field) appendProto(dst []byte) []byte {
-	dst = protowire.AppendTag(dst, fnFields, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(f.size()))
-	dst = protowire.AppendTag(dst, fnFieldName, protowire.BytesType)
-	dst = protowire.AppendString(dst, f.Name)
-	dst = protowire.AppendTag(dst, fnFieldValueType, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(int64(f.Type)))
-	dst = protowire.AppendTag(dst, fnFieldRepresentation, protowire.BytesType)
-	dst = protowire.AppendString(dst, f.Representation)
+func (f *Field) appendProto(dst []byte, size int) []byte {
+	dst = appendVarint(append(dst, fnFields<<3|wireBytes), uint64(size))
+	dst = appendString(dst, fnFieldName<<3|wireBytes, f.Name)
+	dst = appendVarint(append(dst, fnFieldValueType<<3|wireVarint), uint64(int64(f.Type)))
+	dst = appendString(dst, fnFieldRepresentation<<3|wireBytes, f.Representation)
 	for _, s := range f.Strings {
-		dst = protowire.AppendTag(dst, fnFieldString, protowire.BytesType)
-		dst = protowire.AppendString(dst, s)
+		dst = appendString(dst, fnFieldString<<3|wireBytes, s)
 	}
 	for _, b := range f.Bytes {
-		dst = protowire.AppendTag(dst, fnFieldBytes, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, b)
+		dst = appendVarint(append(dst, fnFieldBytes<<3|wireBytes), uint64(len(b)))
+		dst = append(dst, b...)
 	}
 	if len(f.Integers) > 0 {
-		dst = protowire.AppendTag(dst, fnFieldInteger, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(sizeInts(f.Integers)))
+		dst = appendVarint(append(dst, fnFieldInteger<<3|wireBytes), uint64(sizeInts(f.Integers)))
 		for _, v := range f.Integers {
-			dst = protowire.AppendVarint(dst, uint64(v))
+			dst = appendVarint(dst, uint64(v))
 		}
 	}
 	if len(f.Doubles) > 0 {
-		dst = protowire.AppendTag(dst, fnFieldDouble, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(8*len(f.Doubles)))
+		dst = appendVarint(append(dst, fnFieldDouble<<3|wireBytes), uint64(8*len(f.Doubles)))
 		for _, v := range f.Doubles {
-			dst = protowire.AppendFixed64(dst, math.Float64bits(v))
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
 		}
 	}
 	if len(f.Bools) > 0 {
-		dst = protowire.AppendTag(dst, fnFieldBool, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(len(f.Bools)))
+		dst = appendVarint(append(dst, fnFieldBool<<3|wireBytes), uint64(len(f.Bools)))
 		for _, v := range f.Bools {
-			dst = protowire.AppendVarint(dst, protowire.EncodeBool(v))
+			b := byte(0)
+			if v {
+				b = 1
+			}
+			dst = append(dst, b)
 		}
 	}
 	return dst
