@@ -225,7 +225,7 @@ func appendValue(dst []byte, f *Field, i int, py bool) []byte {
 				dst = dst[:n-1]
 			}
 		}
-		if bytes.IndexAny(dst[start:], ".e") < 0 {
+		if !bytes.ContainsAny(dst[start:], ".e") {
 			dst = append(dst, '.', '0')
 		}
 		return dst
@@ -795,7 +795,7 @@ func (d *jsonDecoder) elem(f *Field) (int, error) {
 	case 'n':
 		return kindOther, nil
 	}
-	if bytes.IndexAny(v, ".eE") >= 0 {
+	if bytes.ContainsAny(v, ".eE") {
 		return kindFloat, nil
 	}
 	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
