@@ -12,6 +12,8 @@ import (
 	"io"
 	"slices"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Heka stream framing: RecordSeparator, one byte holding the header's
@@ -88,16 +90,58 @@ var zeroHMAC [sha256.Size]byte
 // AppendFrame appends m in Heka stream framing to dst, signed by s when s is
 // not nil, and returns the result. It allocates only when dst must grow.
 func AppendFrame(dst []byte, m *Message, s *Signer) []byte {
-	var buf [16]int
-	n, fs := m.sizes(buf[:0])
-	h := Header{MessageLength: uint32(n)}
-	dst = slices.Grow(dst, n+frameOverhead+MaxHeaderSize)
-	dst, sigAt := appendFrameHeader(dst, &h, s)
-	msgAt := len(dst)
-	dst = m.appendSized(dst, fs)
+	return appendFrame(dst, m, s, nil)
+}
+
+// A FrameEncoder frames messages as AppendFrame does, faster for a sender
+// whose messages mostly share one logger, env_version, pid and hostname: it
+// keeps the encoding of those values. It is safe for concurrent use.
+type FrameEncoder struct {
+	signer *Signer
+	hc     *headerCache
+}
+
+// NewFrameEncoder returns a FrameEncoder that signs with s (nil: unsigned)
+// and has the encoding of the given header values ready.
+func NewFrameEncoder(s *Signer, logger, envVersion string, pid int32, hostname string) *FrameEncoder {
+	return &FrameEncoder{signer: s, hc: newHeaderCache(logger, envVersion, pid, hostname)}
+}
+
+// Append appends m in Heka stream framing to dst and returns the result.
+func (e *FrameEncoder) Append(dst []byte, m *Message) []byte {
+	return appendFrame(dst, m, e.signer, e.hc)
+}
+
+func appendFrame(dst []byte, m *Message, s *Signer, hc *headerCache) []byte {
 	if s != nil {
+		var buf [16]int
+		n, fs := m.sizes(buf[:0])
+		h := Header{MessageLength: uint32(n)}
+		dst = slices.Grow(dst, n+frameOverhead+MaxHeaderSize)
+		dst, sigAt := appendFrameHeader(dst, &h, s)
+		msgAt := len(dst)
+		dst = m.appendSized(dst, fs, hc)
 		s.sum(dst[sigAt:sigAt], dst[msgAt:])
+		return dst
 	}
+	// Unsigned, the header is just message_length: reserve one byte for it,
+	// encode, then patch the header length, the length and, rarely, move
+	// the message to make room for a longer length.
+	start := len(dst)
+	dst = append(dst, RecordSeparator, 2, fnHeaderLength<<3|wireVarint, 0, UnitSeparator)
+	msgAt := len(dst)
+	dst = m.marshal(dst, hc)
+	n := len(dst) - msgAt
+	if n < 1<<7 {
+		dst[start+3] = byte(n)
+		return dst
+	}
+	extra := protowire.SizeVarint(uint64(n)) - 1
+	dst = slices.Grow(dst, extra)[:len(dst)+extra]
+	copy(dst[msgAt+extra:], dst[msgAt:msgAt+n])
+	dst[start+1] = byte(2 + extra)
+	protowire.AppendVarint(dst[start+3:start+3], uint64(n))
+	dst[msgAt+extra-1] = UnitSeparator
 	return dst
 }
 

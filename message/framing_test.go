@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -188,6 +189,31 @@ func TestSignerSHA256AndUnknownKeys(t *testing.T) {
 	}{{"", SHA1}, {strings.Repeat("x", 201), SHA1}, {"ok", 9}} {
 		if _, err := NewSigner(bad.name, 1, bad.fn, nil); err == nil {
 			t.Errorf("NewSigner(%q, %v) accepted", bad.name, bad.fn)
+		}
+	}
+}
+
+// A FrameEncoder writes what AppendFrame writes, whether or not a message's
+// header values are the ones it cached.
+func TestFrameEncoderMatchesAppendFrame(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	signer, _ := NewSigner("ops", 1, SHA1, []byte("k"))
+	for i := range 2000 {
+		m := randomMessage(r)
+		logger, env, pid, host := m.Logger, m.EnvVersion, m.Pid, m.Hostname
+		switch i % 4 { // cache other values for some messages
+		case 1:
+			logger = "other"
+		case 2:
+			host, pid = "elsewhere", pid+1
+		case 3:
+			logger, env, pid, host = "", "", 0, ""
+		}
+		for _, s := range []*Signer{nil, signer} {
+			want := AppendFrame(nil, m, s)
+			if got := NewFrameEncoder(s, logger, env, pid, host).Append(nil, m); !bytes.Equal(got, want) {
+				t.Fatalf("message %d (cache case %d, signed %v): FrameEncoder differs from AppendFrame\n got %x\nwant %x", i, i%4, s != nil, got, want)
+			}
 		}
 	}
 }

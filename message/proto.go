@@ -117,21 +117,27 @@ const (
 	wireBytes   = byte(protowire.BytesType)
 )
 
-// appendVarint is protowire.AppendVarint with the one- and two-byte cases,
-// which are nearly all of them here, inlined.
+// appendVarint is protowire.AppendVarint with the one-byte case, most of
+// them here, small enough to inline.
 func appendVarint(b []byte, v uint64) []byte {
 	if v < 1<<7 {
 		return append(b, byte(v))
 	}
-	if v < 1<<14 {
-		return append(b, byte(v)|0x80, byte(v>>7))
-	}
 	return protowire.AppendVarint(b, v)
 }
 
+// appendString appends a tag, a length and s; strings under 128 bytes take
+// an inlined path.
 func appendString(b []byte, tag byte, s string) []byte {
-	b = appendVarint(append(b, tag), uint64(len(s)))
+	if len(s) >= 1<<7 {
+		return appendLongString(b, tag, s)
+	}
+	b = append(b, tag, byte(len(s)))
 	return append(b, s...)
+}
+
+func appendLongString(b []byte, tag byte, s string) []byte {
+	return append(protowire.AppendVarint(append(b, tag), uint64(len(s))), s...)
 }
 
 func appendOptString(b []byte, tag byte, s string) []byte {
@@ -144,36 +150,110 @@ func appendOptString(b []byte, tag byte, s string) []byte {
 // MarshalAppend appends m's protobuf encoding to dst and returns the result.
 // It allocates only when dst must grow.
 func (m *Message) MarshalAppend(dst []byte) []byte {
-	var buf [16]int
-	n, fs := m.sizes(buf[:0])
-	return m.appendSized(slices.Grow(dst, n), fs)
+	return m.marshal(dst, nil)
 }
 
-// appendSized encodes m given the field sizes that sizes computed.
-func (m *Message) appendSized(dst []byte, fs []int) []byte {
-	dst = append(dst, fnUUID<<3|wireBytes, 16)
-	dst = append(dst, m.UUID[:]...)
-	dst = appendVarint(append(dst, fnTimestamp<<3|wireVarint), uint64(m.Timestamp))
-	dst = appendOptString(dst, fnType<<3|wireBytes, m.Type)
-	dst = appendOptString(dst, fnLogger<<3|wireBytes, m.Logger)
-	dst = appendVarint(append(dst, fnSeverity<<3|wireVarint), uint64(int64(m.Severity)))
-	dst = appendOptString(dst, fnPayload<<3|wireBytes, m.Payload)
-	dst = appendOptString(dst, fnEnvVersion<<3|wireBytes, m.EnvVersion)
-	if m.Pid != 0 {
-		dst = appendVarint(append(dst, fnPid<<3|wireVarint), uint64(int64(m.Pid)))
-	}
-	dst = appendOptString(dst, fnHostname<<3|wireBytes, m.Hostname)
+// marshal is MarshalAppend with the header values hc holds already encoded.
+func (m *Message) marshal(dst []byte, hc *headerCache) []byte {
+	dst = m.appendHeader(dst, hc)
 	for i := range m.Fields {
-		dst = m.Fields[i].appendProto(dst, fs[i])
+		dst = m.Fields[i].appendPatched(dst)
 	}
 	return dst
 }
 
-func (f *Field) appendProto(dst []byte, size int) []byte {
-	dst = appendVarint(append(dst, fnFields<<3|wireBytes), uint64(size))
+// headerCache holds the encoding of the header values that repeat from
+// message to message of one sender: the logger, and env_version, pid and
+// hostname, which are adjacent on the wire. The zero value caches the
+// empty values, whose encoding is empty.
+type headerCache struct {
+	logger     string
+	envVersion string
+	hostname   string
+	pid        int32
+	loggerEnc  []byte
+	tailEnc    []byte
+}
+
+func newHeaderCache(logger, envVersion string, pid int32, hostname string) *headerCache {
+	hc := &headerCache{logger: logger, envVersion: envVersion, hostname: hostname, pid: pid}
+	hc.loggerEnc = appendOptString(nil, fnLogger<<3|wireBytes, logger)
+	m := Message{EnvVersion: envVersion, Pid: pid, Hostname: hostname}
+	hc.tailEnc = m.appendTail(nil)
+	return hc
+}
+
+// appendHeader encodes the message's header values, everything but the
+// fields, copying those that hc (if not nil) has encoded already.
+func (m *Message) appendHeader(dst []byte, hc *headerCache) []byte {
+	dst = append(dst, fnUUID<<3|wireBytes, 16)
+	dst = append(dst, m.UUID[:]...)
+	dst = appendVarint(append(dst, fnTimestamp<<3|wireVarint), uint64(m.Timestamp))
+	dst = appendOptString(dst, fnType<<3|wireBytes, m.Type)
+	if hc != nil && m.Logger == hc.logger {
+		dst = append(dst, hc.loggerEnc...)
+	} else {
+		dst = appendOptString(dst, fnLogger<<3|wireBytes, m.Logger)
+	}
+	dst = appendVarint(append(dst, fnSeverity<<3|wireVarint), uint64(int64(m.Severity)))
+	dst = appendOptString(dst, fnPayload<<3|wireBytes, m.Payload)
+	if hc != nil && m.Pid == hc.pid && m.EnvVersion == hc.envVersion && m.Hostname == hc.hostname {
+		return append(dst, hc.tailEnc...)
+	}
+	return m.appendTail(dst)
+}
+
+// appendTail encodes env_version, pid and hostname.
+func (m *Message) appendTail(dst []byte) []byte {
+	dst = appendOptString(dst, fnEnvVersion<<3|wireBytes, m.EnvVersion)
+	if m.Pid != 0 {
+		dst = appendVarint(append(dst, fnPid<<3|wireVarint), uint64(int64(m.Pid)))
+	}
+	return appendOptString(dst, fnHostname<<3|wireBytes, m.Hostname)
+}
+
+// appendSized encodes m given the field sizes that sizes computed.
+func (m *Message) appendSized(dst []byte, fs []int, hc *headerCache) []byte {
+	dst = m.appendHeader(dst, hc)
+	for i := range m.Fields {
+		dst = appendVarint(append(dst, fnFields<<3|wireBytes), uint64(fs[i]))
+		dst = m.Fields[i].appendBody(dst)
+	}
+	return dst
+}
+
+// appendPatched encodes f without knowing its size first: it writes a
+// one-byte length, the body, then the real length, moving the body in the
+// rare case that the length takes more than one byte.
+func (f *Field) appendPatched(dst []byte) []byte {
+	dst = append(dst, fnFields<<3|wireBytes, 0)
+	return patchLength(f.appendBody(dst), len(dst))
+}
+
+// patchLength writes the varint length of dst[start:] into the one byte
+// reserved at dst[start-1], widening the reservation when needed.
+func patchLength(dst []byte, start int) []byte {
+	n := len(dst) - start
+	if n < 1<<7 {
+		dst[start-1] = byte(n)
+		return dst
+	}
+	extra := protowire.SizeVarint(uint64(n)) - 1
+	dst = slices.Grow(dst, extra)[:len(dst)+extra]
+	copy(dst[start+extra:], dst[start:start+n])
+	protowire.AppendVarint(dst[start-1:start-1], uint64(n))
+	return dst
+}
+
+// appendBody encodes the inside of f, without its tag and length.
+func (f *Field) appendBody(dst []byte) []byte {
 	dst = appendString(dst, fnFieldName<<3|wireBytes, f.Name)
-	dst = appendVarint(append(dst, fnFieldValueType<<3|wireVarint), uint64(int64(f.Type)))
-	dst = appendString(dst, fnFieldRepresentation<<3|wireBytes, f.Representation)
+	if f.Type >= 0 && f.Type < 1<<7 && f.Representation == "" { // nearly always
+		dst = append(dst, fnFieldValueType<<3|wireVarint, byte(f.Type), fnFieldRepresentation<<3|wireBytes, 0)
+	} else {
+		dst = appendVarint(append(dst, fnFieldValueType<<3|wireVarint), uint64(int64(f.Type)))
+		dst = appendString(dst, fnFieldRepresentation<<3|wireBytes, f.Representation)
+	}
 	for _, s := range f.Strings {
 		dst = appendString(dst, fnFieldString<<3|wireBytes, s)
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/metlog/metlog/message/pb"
@@ -133,6 +134,9 @@ func randomMessage(r *rand.Rand) *Message {
 			case Bool:
 				f.Bools = append(f.Bools, r.IntN(2) == 1)
 			}
+		}
+		if r.IntN(8) == 0 { // long enough that its length takes 2 or 3 varint bytes
+			f.Type, f.Strings = String, append(f.Strings, strings.Repeat("long", []int{40, 5000}[r.IntN(2)]))
 		}
 		m.Fields = append(m.Fields, f)
 		if r.IntN(4) == 0 { // a second field of the same name

@@ -10,12 +10,14 @@ import (
 // runtime's per-thread ChaCha8 generator, which the OS seeds: unique in
 // practice, lock-free, and about ten times cheaper than crypto/rand. UUIDs
 // name messages; they are not secrets.
-func NewUUID() [16]byte {
-	var u [16]byte
-	binary.LittleEndian.PutUint64(u[0:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(u[8:16], rand.Uint64())
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+func NewUUID() (u [16]byte) {
+	// Byte 6 holds the version in its high nibble, byte 8 the variant in
+	// its two high bits; little-endian, they are bits 52-55 of the first
+	// word and 6-7 of the second.
+	hi := rand.Uint64()&^(0xf<<52) | 0x4<<52 // version 4
+	lo := rand.Uint64()&^(0x3<<6) | 0x2<<6   // RFC 9562 variant
+	binary.LittleEndian.PutUint64(u[0:8], hi)
+	binary.LittleEndian.PutUint64(u[8:16], lo)
 	return u
 }
 
