@@ -50,8 +50,10 @@ type Client struct {
 	leaveTS    bool
 
 	sender   Sender
+	queue    *asyncSender // sender, when it is ours and framing can go straight into its queue
 	encoding encoding
 	signer   *message.Signer
+	frames   *message.FrameEncoder
 	maxSize  int // of the encoded message, without framing or newline
 
 	filter         filterSet
@@ -60,6 +62,7 @@ type Client struct {
 	disabledTimers map[string]struct{}
 	onError        func(error)
 
+	clock  wallClock
 	pool   sync.Pool // of *msgBuf
 	closed atomic.Bool
 
@@ -121,6 +124,7 @@ func New(cfg Config) (*Client, error) {
 	if c.signer, err = cfg.signer(); err != nil {
 		return nil, err
 	}
+	c.frames = message.NewFrameEncoder(c.signer, c.logger, c.envVersion, c.pid, c.hostname)
 	c.sender = cfg.Output
 	if c.sender == nil {
 		if c.sender, err = newSender(cfg.Sender, cfg.OnError); err != nil {
@@ -136,6 +140,9 @@ func New(cfg Config) (*Client, error) {
 		// A UDP datagram holds at most 65,507 bytes; leave room for the
 		// largest frame header, so the kernel never refuses a frame.
 		c.maxSize = min(c.maxSize, maxUDPPayload-3-message.MaxHeaderSize)
+	}
+	if q, ok := c.sender.(*asyncSender); ok && cfg.Sender.Encoder != "json" {
+		c.queue = q
 	}
 	switch {
 	case cfg.Sender.Encoder == "json" && datagram:
@@ -206,7 +213,7 @@ func (c *Client) emit(mb *msgBuf) {
 		m.UUID = message.NewUUID()
 	}
 	if m.Timestamp == 0 && !c.leaveTS {
-		m.Timestamp = time.Now().UnixNano()
+		m.Timestamp = c.clock.now()
 	}
 	if m.Logger == "" {
 		m.Logger = c.logger
@@ -229,9 +236,16 @@ func (c *Client) emit(mb *msgBuf) {
 	// The limit applies to the message itself, as the router checks it:
 	// the protobuf bytes after the frame header, or the JSON text.
 	var size int
+	if c.queue != nil {
+		handled, size, err := c.queue.trySendFrame(c.frames, m, c.maxSize)
+		if handled {
+			c.account(m, size, err)
+			return
+		}
+	}
 	switch c.encoding {
 	case encProtobuf:
-		mb.out = message.AppendFrame(mb.out[:0], m, c.signer)
+		mb.out = c.frames.Append(mb.out[:0], m)
 		size = len(mb.out) - 3 - int(mb.out[1])
 	case encJSONDatagram:
 		mb.out = message.AppendMetlogJSON(mb.out[:0], m)
@@ -241,12 +255,24 @@ func (c *Client) emit(mb *msgBuf) {
 		size = len(mb.out)
 		mb.out = append(mb.out, '\n')
 	}
-	if size > c.maxSize {
+	switch {
+	case size > c.maxSize:
+		c.account(m, size, nil)
+	case c.closed.Load():
+		c.failed.Add(1)
+	default:
+		c.account(m, 0, c.sender.Send(mb.out))
+	}
+}
+
+// account counts the outcome of sending m: over the size limit when size
+// is not zero, rejected by the sender when err is not nil.
+func (c *Client) account(m *message.Message, size int, err error) {
+	switch {
+	case size > 0:
 		c.tooLarge.Add(1)
 		c.report(fmt.Errorf("%w: a %s message of %d bytes, over the limit of %d", ErrTooLarge, m.Type, size, c.maxSize))
-	} else if c.closed.Load() {
-		c.failed.Add(1)
-	} else if err := c.sender.Send(mb.out); err != nil {
+	case err != nil:
 		c.failed.Add(1)
 		c.report(err)
 	}

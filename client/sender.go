@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/metlog/metlog/message"
 )
 
 // A Sender delivers encoded messages. Senders that support it also
@@ -252,6 +253,42 @@ func (s *asyncSender) Send(b []byte) error {
 		s.signalWriter()
 	}
 	return nil
+}
+
+// trySendFrame frames m straight into the queue, saving the copy Send
+// makes, when the queue's lock is free at once. When another goroutine
+// holds it, it returns handled=false without waiting, and the caller
+// encodes outside the lock and uses Send: under contention, encoding while
+// holding the lock would serialize the callers. It reports the message's
+// size when that is over maxSize (and queues nothing).
+func (s *asyncSender) trySendFrame(enc *message.FrameEncoder, m *message.Message, maxSize int) (handled bool, size int, err error) {
+	if s.block || !s.mu.TryLock() {
+		return false, 0, nil
+	}
+	if s.closing {
+		s.mu.Unlock()
+		return true, 0, ErrClosed
+	}
+	start := len(s.buf)
+	s.buf = enc.Append(s.buf, m)
+	n := len(s.buf) - start
+	if size := n - 3 - int(s.buf[start+1]); size > maxSize {
+		s.buf = s.buf[:start]
+		s.mu.Unlock()
+		return true, size, nil
+	}
+	if len(s.buf)+s.pending > s.limit {
+		s.buf = s.buf[:start]
+		s.mu.Unlock()
+		return true, 0, ErrQueueFull
+	}
+	first := len(s.ends) == 0
+	s.ends = append(s.ends, len(s.buf))
+	s.mu.Unlock()
+	if first {
+		s.signalWriter()
+	}
+	return true, 0, nil
 }
 
 func (s *asyncSender) signalWriter() {
