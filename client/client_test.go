@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -152,21 +151,6 @@ type discard struct{}
 
 func (discard) Send([]byte) error { return nil }
 func (discard) Close() error      { return nil }
-
-// raceEnabled reports whether the test binary was built with -race, under
-// which sync.Pool drops items at random and so allocates.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
 
 // TestEnvelopeDefaults is metlog-py's test_metlog_bare and heka-py's
 // test_heka_bare: an unconfigured client fills in every envelope value.
@@ -1271,7 +1255,7 @@ func TestConcurrentUse(t *testing.T) {
 // TestHotPathAllocs is the requirement: counters, timers, gauges
 // and log lines with scalar fields allocate nothing.
 func TestHotPathAllocs(t *testing.T) {
-	if raceEnabled() {
+	if client.RaceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items at random, so the pool allocates")
 	}
 	c, err := client.New(client.Config{Logger: "bench", Output: discard{}})

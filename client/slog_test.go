@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -586,21 +585,6 @@ func TestHandlerConcurrent(t *testing.T) {
 	}
 }
 
-// raceEnabled reports whether the test binary was built with -race, which
-// makes sync.Pool drop items at random, so allocations cannot be counted.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // slogDiscardClient returns a client that encodes every message and
 // discards it.
 func slogDiscardClient(t testing.TB) *Client {
@@ -613,7 +597,7 @@ func slogDiscardClient(t testing.TB) *Client {
 }
 
 func TestHandlerAllocs(t *testing.T) {
-	if raceEnabled() {
+	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool allocate")
 	}
 	c := slogDiscardClient(t)
