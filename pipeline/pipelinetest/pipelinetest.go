@@ -18,7 +18,7 @@ package pipelinetest
 import (
 	"context"
 	"net"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -169,11 +169,14 @@ func Start(t testing.TB, cfg string) (*pipeline.Pipeline, error) {
 func Parse(t testing.TB, cfg string) (*pipeline.Config, error) {
 	t.Helper()
 	head := "[metlogd]\ndata_dir = \"" + dataDir(t) + "\"\nhttp_listen = \"\"\n"
-	if strings.Contains(cfg, "[metlogd]") {
+	if hasGlobal.MatchString(cfg) {
 		head = ""
 	}
 	return pipeline.ParseConfig([]string{"test.toml"}, []string{head + cfg})
 }
+
+// hasGlobal finds a [metlogd] table header (not the words in a comment).
+var hasGlobal = regexp.MustCompile(`(?m)^\s*\[metlogd\]`)
 
 // dataDirs keeps one data directory per test, so that a configuration
 // parsed again for a reload sees the same [metlogd] section.

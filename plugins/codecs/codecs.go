@@ -90,7 +90,9 @@ func (ProtobufDecoder) Decode(b []byte, m *message.Message) error { return m.Unm
 type MetlogDecoder struct{}
 
 // Decode implements pipeline.Decoder.
-func (MetlogDecoder) Decode(b []byte, m *message.Message) error { return message.DecodeMetlogJSON(b, m) }
+func (MetlogDecoder) Decode(b []byte, m *message.Message) error {
+	return message.DecodeMetlogJSON(b, m)
+}
 
 // JSONDecoder decodes canonical JSON.
 type JSONDecoder struct{}
