@@ -242,8 +242,10 @@ func parseSection(md toml.MetaData, prim toml.Primitive, name, file string, line
 	}
 	s.Kind = p.Kind
 	s.Plugin = p.New()
-	if derrs := decodeKeys(md, prim, name, s.Type, loc, &s.common, s.Plugin); len(derrs) > 0 {
-		return nil, derrs // the plugin's values are incomplete: it cannot be validated
+	derrs := decodeKeys(md, prim, name, s.Type, loc, &s.common, s.Plugin)
+	errs = append(errs, derrs...)
+	if badValues(derrs) {
+		return nil, errs // the plugin's values are incomplete: it cannot be validated
 	}
 	for _, key := range sortedCommonKeys() {
 		if kinds := commonKeys[key]; md.IsDefined(name, key) && !containsKind(kinds, s.Kind) {
@@ -452,6 +454,17 @@ func decodeKeys(md toml.MetaData, prim toml.Primitive, section, what string, loc
 		}
 	}
 	return errs
+}
+
+// badValues reports whether errs include a value that did not decode, as
+// opposed to unknown keys only.
+func badValues(errs ConfigErrors) bool {
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Msg, "unknown key") {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeError turns the library's error for one key into a ConfigError.
