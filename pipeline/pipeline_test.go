@@ -79,9 +79,9 @@ message_matcher = "FALSE"
 	}
 	deliver(t, p, &message.Message{Type: "x"})
 	pipelinetest.Output(t, p, "all").Wait(t, 4)
-	if p.Metrics("counters").In.Load() != 2 || p.Metrics("all").Out.Load() != 4 {
-		t.Fatal("metrics do not count what was delivered")
-	}
+	pipelinetest.Eventually(t, func() bool {
+		return p.Metrics("counters").In.Load() == 2 && p.Metrics("all").Out.Load() == 4
+	}, "metrics count what was delivered")
 }
 
 // One output that never finishes a delivery must not delay the others: its
@@ -116,7 +116,9 @@ when_full = "block"
 	stuck := p.Metrics("stuck")
 	depth, capacity := stuck.QueueState()
 	inHand := int(stuck.In.Load()) // the batch the stuck output holds
-	if capacity != 10 || depth != 10 || inHand > 5 || int(stuck.Dropped(pipeline.DropQueueFull))+depth+inHand != n {
+	// How many the stuck output took before it stuck depends on when its
+	// goroutine first ran; every message is accounted for either way.
+	if capacity != 10 || depth > 10 || inHand > 5 || int(stuck.Dropped(pipeline.DropQueueFull))+depth+inHand != n {
 		t.Fatalf("stuck output: depth %d/%d, in hand %d, dropped %d; want every message accounted for",
 			depth, capacity, inHand, stuck.Dropped(pipeline.DropQueueFull))
 	}
@@ -178,7 +180,10 @@ retry_max = "20ms"
 			t.Fatalf("message %d has payload %q: order or content changed by retries", i, m.Payload)
 		}
 	}
-	if m := p.Metrics("out"); m.Errors.Load() != 3 || m.Out.Load() != 50 || m.DroppedTotal() != 0 {
+	m := p.Metrics("out")
+	// The capture keeps a batch just before the runner counts it delivered.
+	pipelinetest.Eventually(t, func() bool { return m.Out.Load() == 50 }, "all 50 counted as delivered")
+	if m.Errors.Load() != 3 || m.Out.Load() != 50 || m.DroppedTotal() != 0 {
 		t.Fatalf("errors %d, out %d, dropped %d", m.Errors.Load(), m.Out.Load(), m.DroppedTotal())
 	}
 }
@@ -507,6 +512,7 @@ message_matcher = "TRUE"
 		t.Fatalf("bad matcher: %d %s", bad.StatusCode, body)
 	}
 
+	pipelinetest.Eventually(t, func() bool { return p.Metrics("out").Out.Load() == 4 }, "the output counted 4 delivered")
 	var st pipeline.Status
 	getJSON(t, base+"/status", &st)
 	if st.Routed != 4 || len(st.Plugins) == 0 || st.Version != "test" {
