@@ -123,3 +123,24 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir, want string
+	}{
+		{dir, ""},
+		{filepath.Join(dir, "new", "deeper"), ""},
+		{file, "is not a directory"},
+		{filepath.Join(file, "sub", "x"), "is a file, so"},
+	} {
+		err := pipeline.CheckDir(tc.dir)
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckDir(%s) = %v, want %q", tc.dir, err, tc.want)
+		}
+	}
+}

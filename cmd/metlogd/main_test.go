@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,35 @@ func TestCheck(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, bad+":3: [out] message_matcher: matcher: column 8") ||
 		!strings.Contains(errOut, bad+":4: [out] colour: unknown key") || !strings.Contains(errOut, "2 problem(s)") {
 		t.Fatalf("bad: %d\n%s", code, errOut)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/check/*.err")
+
+// `metlogd -check` on each testdata/check/NAME.bad.toml prints exactly
+// NAME.err: every problem of every real plugin's section, located.
+func TestCheckGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/check/*.bad.toml")
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".bad.toml"), func(t *testing.T) {
+			code, _, got := runArgs("-check", file)
+			if code != 1 {
+				t.Fatalf("exit %d", code)
+			}
+			golden := strings.TrimSuffix(file, ".bad.toml") + ".err"
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }

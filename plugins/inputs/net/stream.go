@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,10 @@ func (u *Unix) Validate() error {
 		errs = append(errs, errors.New("address: a unix_input needs the path of its socket, such as /run/metlog/metlogd.sock"))
 	case len(u.Address) > maxUnixPath:
 		errs = append(errs, fmt.Errorf("address: a unix socket path is at most %d bytes; this one has %d", maxUnixPath, len(u.Address)))
+	default: // listening creates the socket, not its directory
+		if st, err := os.Stat(filepath.Dir(u.Address)); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("address: the directory of the socket, %s, does not exist", filepath.Dir(u.Address)))
+		}
 	}
 	if _, err := u.mode(); err != nil {
 		errs = append(errs, err)

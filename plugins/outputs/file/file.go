@@ -147,6 +147,8 @@ func (f *File) parse() (t *template, fileMode, dirMode os.FileMode, err error) {
 	t, err = parseTemplate(f.Path)
 	if err != nil {
 		bad("path", err)
+	} else if err := pipeline.CheckDir(staticDir(f.Path)); err != nil {
+		bad("path", err)
 	}
 	if f.RotateInterval < 0 {
 		bad("rotate_interval", errors.New("must not be negative"))
@@ -175,6 +177,19 @@ func (f *File) parse() (t *template, fileMode, dirMode os.FileMode, err error) {
 		return nil, 0, 0, errors.New(strings.Join(errs, "\n"))
 	}
 	return t, fileMode, dirMode, nil
+}
+
+// staticDir is the directory part of a path template up to its first
+// placeholder: what must be creatable whatever the date.
+func staticDir(path string) string {
+	if i := strings.IndexByte(path, '%'); i >= 0 {
+		path = path[:i]
+		if j := strings.LastIndexByte(path, filepath.Separator); j >= 0 {
+			return path[:j+1]
+		}
+		return "."
+	}
+	return filepath.Dir(path)
 }
 
 // parseMode reads permissions written in octal, such as "0640".

@@ -684,7 +684,9 @@ func TestStartFails(t *testing.T) {
 	}
 	for _, path := range []string{filepath.Join(dir, "file", "out.log"), dir, fifo, os.DevNull} {
 		_, err := pipelinetest.Start(t, fmt.Sprintf("[out]\ntype = \"file_output\"\nmessage_matcher = \"TRUE\"\npath = %q\n", path))
-		if err == nil || !strings.Contains(err.Error(), path) {
+		// A path under a file is refused when the configuration is
+		// checked, naming the file; the others when the output starts.
+		if err == nil || !strings.Contains(err.Error(), path) && !strings.Contains(err.Error(), filepath.Dir(path)+" is not a directory") {
 			t.Errorf("path %s: start error %v", path, err)
 		}
 	}
