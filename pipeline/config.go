@@ -717,8 +717,11 @@ func pluginTypes() []string {
 	return out
 }
 
-// suggest returns "; did you mean X?" for the known name closest to s, when
-// one is close.
+// Suggest returns ` (did you mean "x"?)` for the known name closest to s,
+// when one is within two edits, and "" otherwise: for error messages about
+// misspelt names.
+func Suggest(s string, known []string) string { return suggest(s, known) }
+
 func suggest(s string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {

@@ -30,6 +30,7 @@ import (
 	"syscall"
 
 	"github.com/metlog/metlog/client"
+	"github.com/metlog/metlog/pipeline"
 )
 
 // Exit statuses.
@@ -144,7 +145,8 @@ Documentation: docs/cli.md.
 `)
 }
 
-// suggestCommand returns ` (did you mean "x"?)` for a near miss.
+// suggestCommand returns ` (did you mean "x"?)` for a near miss: a
+// prefix of a command, or a command within two edits.
 func suggestCommand(name string) string {
 	var names []string
 	for _, c := range commands() {
@@ -152,31 +154,11 @@ func suggestCommand(name string) string {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if strings.HasPrefix(n, name) || strings.HasPrefix(name, n) || editDistance(n, name) <= 2 {
+		if strings.HasPrefix(n, name) || strings.HasPrefix(name, n) {
 			return fmt.Sprintf(" (did you mean %q?)", n)
 		}
 	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return pipeline.Suggest(name, names)
 }
 
 // version returns the module version the binary was built from.
