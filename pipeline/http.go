@@ -167,12 +167,11 @@ type PluginStatus struct {
 
 // Status returns the pipeline's state.
 func (p *Pipeline) Status() Status {
-	p.mu.Lock()
+	// Not under p.mu: /status must answer while a reload runs.
 	st := Status{Version: p.opts.Version, Started: p.started, Uptime: time.Since(p.started).Seconds()}
-	if p.cfg != nil {
-		st.Files = p.cfg.Files
+	if cfg := p.current.Load(); cfg != nil {
+		st.Files = cfg.Files
 	}
-	p.mu.Unlock()
 	st.Reloads, st.Failed = p.metrics.reloads.Load(), p.metrics.reloadFails.Load()
 	st.Routed, st.Unrouted = p.metrics.routed.Load(), p.metrics.unmatched.Load()
 	for _, m := range p.metrics.all() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	cfg     *Config
+	current atomic.Pointer[Config] // cfg, for readers that must not wait for a reload
 	runners map[string]*runner
 	order   []string // section names in configuration order
 	ctx     context.Context
@@ -79,6 +81,7 @@ func (p *Pipeline) Start(cfg *Config) error {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.started = time.Now()
 	p.cfg = cfg
+	p.current.Store(cfg)
 	p.router.maxLoops.Store(int32(cfg.Global.MaxLoops))
 	if cfg.Global.HTTPListen != "" {
 		s, err := startHTTP(cfg.Global.HTTPListen, p.mux, p.log)
@@ -237,6 +240,7 @@ func (p *Pipeline) Reload(cfg *Config) error {
 		}
 	}
 	p.cfg = cfg
+	p.current.Store(cfg)
 	newNames := nameSet(cfg)
 	// Outputs and filters first, so that new inputs find them routed.
 	for _, kind := range []Kind{KindOutput, KindFilter, KindInput} {
@@ -328,8 +332,18 @@ func (p *Pipeline) replace(s *Section, prev *runner) error {
 		return fmt.Errorf("%w; the input is stopped", err)
 	}
 	// A filter or output: hand the queue over once the successor started.
+	// One stuck on an endpoint that stopped reading is cancelled after a
+	// grace period, handing its batch back, rather than hold up the reload.
 	prev.requestStop()
-	<-prev.done
+	grace := time.NewTimer(handoverGrace)
+	select {
+	case <-prev.done:
+	case <-grace.C:
+		prev.handover.Store(true)
+		prev.cancel()
+		<-prev.done
+	}
+	grace.Stop()
 	r, err := p.startRunner(s, prev.q)
 	if err != nil {
 		// Keep the old one: start its goroutine again on the same queue.
@@ -340,6 +354,10 @@ func (p *Pipeline) replace(s *Section, prev *runner) error {
 	p.runners[s.Name] = r
 	return nil
 }
+
+// handoverGrace is how long a reload lets a replaced output finish the
+// batch in hand before cancelling it.
+const handoverGrace = time.Second
 
 // restart runs a stopped filter or output runner's plugin again, on its
 // queue, without stopping and starting the plugin itself.
@@ -429,6 +447,10 @@ func (p *Pipeline) stopAll(ctx context.Context) {
 		p.cancel()
 	}
 }
+
+// ReloadRejected counts a reload whose new configuration did not load, so
+// that /status and /metrics show it with the reloads that failed later.
+func (p *Pipeline) ReloadRejected() { p.metrics.reloadFails.Add(1) }
 
 // Reopen asks every plugin that writes files to reopen them (SIGHUP, after
 // an external logrotate), and returns their errors.

@@ -405,6 +405,55 @@ message_matcher = "TRUE"
 	}
 }
 
+// An output stuck in a delivery (its endpoint stopped reading) does not hold
+// up a reload: after a grace period it is cancelled and its batch goes back
+// to the queue, which its successor delivers, in order.
+func TestReloadCancelsAStuckOutput(t *testing.T) {
+	p := pipelinetest.Run(t, `
+[out]
+type = "capture_output"
+message_matcher = "TRUE"
+batch_size = 5
+delay = "1h"
+`)
+	deliver(t, p, typed(10, "x")...)
+	m := p.Metrics("out")
+	// How much it took before sticking depends on when its goroutine ran.
+	pipelinetest.Eventually(t, func() bool { return m.In.Load() > 0 }, "the stuck output holds a batch")
+	cfg, err := pipelinetest.Parse(t, `
+[out]
+type = "capture_output"
+message_matcher = "TRUE"
+batch_size = 5
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.Reload(cfg) }()
+	// /status answers while the reload waits.
+	st := p.Status()
+	if len(st.Plugins) == 0 {
+		t.Fatal("no status during the reload")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the reload took %v", took)
+	}
+	got := pipelinetest.Output(t, p, "out").Wait(t, 10)
+	for i, msg := range got {
+		if msg.Payload != fmt.Sprint(i) {
+			t.Fatalf("message %d has payload %q: the handed-back batch is out of order", i, msg.Payload)
+		}
+	}
+	if d := m.DroppedTotal(); d != 0 {
+		t.Fatalf("%d dropped", d)
+	}
+}
+
 // A changed output whose successor cannot start keeps running.
 func TestReloadKeepsOldOutputWhenNewFailsToStart(t *testing.T) {
 	p := pipelinetest.Run(t, `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -27,6 +28,9 @@ type runner struct {
 	stopOnce sync.Once
 	done     chan struct{}
 	cancel   context.CancelFunc // hard stop: cancels the plugin's context
+	// handover says a cancelled delivery hands its batch back to the
+	// queue for a successor, instead of dropping it as at shutdown.
+	handover atomic.Bool
 }
 
 func (r *runner) requestStop() { r.stopOnce.Do(func() { close(r.stop) }) }
@@ -165,6 +169,10 @@ func (r *runner) deliver(ctx context.Context, out Output, batch []*message.Messa
 			return true
 		}
 		if ctx.Err() != nil {
+			if r.handover.Load() { // replaced on reload: the successor delivers them
+				r.q.unpop(items)
+				return false
+			}
 			r.metrics.Drop(DropShutdown, len(batch))
 			r.log.Error("messages not delivered before shutdown", "count", len(batch), "err", err)
 			return false
@@ -178,11 +186,12 @@ func (r *runner) deliver(ctx context.Context, out Output, batch []*message.Messa
 		wait := bo.NextBackOff()
 		r.log.Warn("delivery failed; retrying", "count", len(batch), "err", err, "retry_in", wait.Round(time.Millisecond))
 		if !r.sleep(ctx, wait) {
-			if r.stopping() && ctx.Err() == nil {
+			if r.stopping() && (ctx.Err() == nil || r.handover.Load()) {
 				r.q.unpop(items) // the successor delivers them
 				return false
 			}
 			r.metrics.Drop(DropShutdown, len(batch))
+			r.log.Error("messages not delivered before shutdown", "count", len(batch), "err", err)
 			return false
 		}
 	}

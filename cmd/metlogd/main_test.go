@@ -86,7 +86,7 @@ func TestCheck(t *testing.T) {
 	os.WriteFile(bad, []byte("[out]\ntype = \"stdout_output\"\nmessage_matcher = \"Type ==\"\ncolour = 1\n"), 0o644)
 	code, _, errOut := runArgs("-check", bad)
 	if code != 1 || !strings.Contains(errOut, bad+":3: [out] message_matcher: matcher: column 8") ||
-		!strings.Contains(errOut, bad+":4: [out] colour: unknown key") || !strings.Contains(errOut, "2 problem(s)") {
+		!strings.Contains(errOut, bad+":4: [out] colour: unknown key") || !strings.Contains(errOut, "2 problems") {
 		t.Fatalf("bad: %d\n%s", code, errOut)
 	}
 }

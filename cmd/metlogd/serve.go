@@ -75,6 +75,7 @@ func serve(path string, stdout, stderr io.Writer) int {
 func reload(p *pipeline.Pipeline, path string, log *slog.Logger, level *slog.LevelVar) {
 	cfg, err := loadConfig(path)
 	if err != nil {
+		p.ReloadRejected()
 		log.Error("reload: the new configuration is not valid; the old one keeps running", "errors", err.Error())
 	} else {
 		setLevel(level, cfg.Global.LogLevel)
@@ -167,7 +168,11 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 			for _, e := range errs {
 				fmt.Fprintln(stderr, e)
 			}
-			fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, len(errs))
+			noun := "problems"
+			if len(errs) == 1 {
+				noun = "problem"
+			}
+			fmt.Fprintf(stderr, "%s: %d %s\n", path, len(errs), noun)
 		} else {
 			fmt.Fprintln(stderr, err)
 		}

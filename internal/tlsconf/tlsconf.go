@@ -1,6 +1,7 @@
 // Package tlsconf builds crypto/tls configurations from the tls tables of
 // plugin sections, for servers (inputs, with optional mutual TLS) and
-// clients (outputs).
+// clients (outputs). Its errors start with the key they are about
+// ("tls.cert_file: ..."), so configuration errors point at its line.
 //
 //	[tcp_in.tls]
 //	cert_file = "/etc/metlog/server.crt"
@@ -43,16 +44,16 @@ func (c *Config) ValidateServer() error {
 		return nil
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
-		return errors.New("tls: a server needs cert_file and key_file")
+		return errors.New("tls.cert_file: a server needs cert_file and key_file")
 	}
 	switch c.ClientAuth {
 	case "", "none", "request":
 	case "require":
 		if c.CAFile == "" {
-			return errors.New(`tls: client_auth = "require" needs ca_file, the CA client certificates must chain to`)
+			return errors.New(`tls.client_auth: "require" needs ca_file, the CA client certificates must chain to`)
 		}
 	default:
-		return fmt.Errorf("tls: client_auth %q is not none, request or require", c.ClientAuth)
+		return fmt.Errorf("tls.client_auth: %q is not none, request or require", c.ClientAuth)
 	}
 	_, err := c.Server()
 	return err
@@ -64,7 +65,7 @@ func (c *Config) ValidateClient() error {
 		return nil
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
-		return errors.New("tls: a client certificate needs both cert_file and key_file")
+		return errors.New("tls.key_file: a client certificate needs both cert_file and key_file")
 	}
 	_, err := c.Client()
 	return err
@@ -77,7 +78,7 @@ func (c *Config) minVersion() (uint16, error) {
 	case "1.3":
 		return tls.VersionTLS13, nil
 	}
-	return 0, fmt.Errorf("tls: min_version %q is not 1.2 or 1.3", c.MinVersion)
+	return 0, fmt.Errorf("tls.min_version: %q is not 1.2 or 1.3", c.MinVersion)
 }
 
 // Server returns the tls.Config of a server.
@@ -88,7 +89,7 @@ func (c *Config) Server() (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, fmt.Errorf("tls.cert_file: %w", err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: mv}
 	if c.CAFile != "" {
@@ -124,7 +125,7 @@ func (c *Config) Client() (*tls.Config, error) {
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -134,11 +135,11 @@ func (c *Config) Client() (*tls.Config, error) {
 func loadPool(file string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, fmt.Errorf("tls.ca_file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("tls: %s holds no PEM certificate", file)
+		return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", file)
 	}
 	return pool, nil
 }

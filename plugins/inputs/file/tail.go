@@ -368,7 +368,8 @@ func (st *state) line(ctx context.Context, d pipeline.Deliverer, t *tailed, b []
 		return nil
 	}
 	if st.startRE == nil {
-		if len(b) > 0 {
+		// Empty lines are skipped; in the JSON formats, lines of white space too.
+		if len(b) > 0 && (st.decoder == nil || len(bytes.TrimSpace(b)) > 0) {
 			if err := st.emit(ctx, d, t, b); err != nil {
 				return err
 			}

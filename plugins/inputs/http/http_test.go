@@ -248,7 +248,7 @@ func TestValidate(t *testing.T) {
 		{`tokens = ["ok", "has space"]`, "tokens: token 2 contains a space"},
 		{`nonsense = 1`, "unknown key"},
 		{"[in.tls]\ncert_file = \"" + c.serverCert + "\"\nkey_file = \"" + c.serverKey + "\"", "tls: TLS needs the input's own listener"},
-		{"listen = \"127.0.0.1:0\"\n[in.tls]\ncert_file = \"/nonexistent.crt\"\nkey_file = \"" + c.serverKey + "\"", "tls: "},
+		{"listen = \"127.0.0.1:0\"\n[in.tls]\ncert_file = \"/nonexistent.crt\"\nkey_file = \"" + c.serverKey + "\"", "tls.cert_file: "},
 		{"listen = \"127.0.0.1:0\"\n[in.tls]\ncert_file = \"" + c.serverCert + "\"\nkey_file = \"" + c.serverKey + "\"\nclient_auth = \"require\"", "ca_file"},
 	} {
 		t.Run(tc.settings, func(t *testing.T) {
