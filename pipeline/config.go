@@ -333,6 +333,9 @@ func (s *Section) validate(loc func(section, key string) *ConfigError) ConfigErr
 			bad("retry_min", fmt.Sprintf("retry_min %v is above retry_max %v", s.common.RetryMin, s.common.RetryMax))
 		}
 	}
+	if dt, ok := s.Plugin.(DefaultTicker); ok && s.Kind == KindFilter && s.common.TickerInterval == 0 {
+		s.common.TickerInterval = dt.DefaultTickerInterval()
+	}
 	if s.Kind == KindFilter && s.common.TickerInterval != 0 {
 		if _, ok := s.Plugin.(Ticker); !ok {
 			bad("ticker_interval", fmt.Sprintf("filter %s does not run on a ticker", s.Type))
@@ -354,6 +357,9 @@ func (s *Section) validate(loc func(section, key string) *ConfigError) ConfigErr
 	}
 	return errs
 }
+
+// TickerInterval is how often a filter's Tick runs; 0 for never.
+func (s *Section) TickerInterval() time.Duration { return s.common.TickerInterval }
 
 // encoderName is the encoder an output uses.
 func (s *Section) encoderName() string {

@@ -144,3 +144,22 @@ func TestCheckDir(t *testing.T) {
 		}
 	}
 }
+
+func TestServices(t *testing.T) {
+	s := pipeline.NewServicesForTest()
+	withdraw, err := s.Publish("stats", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Publish("stats", 43); err == nil {
+		t.Fatal("a taken name was published again")
+	}
+	if v, ok := s.Lookup("stats"); !ok || v != 42 {
+		t.Fatalf("Lookup = %v, %v", v, ok)
+	}
+	withdraw()
+	withdraw()
+	if _, ok := s.Lookup("stats"); ok {
+		t.Fatal("still published after withdraw")
+	}
+}

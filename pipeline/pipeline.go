@@ -29,6 +29,7 @@ type Pipeline struct {
 	metrics *metricsSet
 	router  *router
 	mux     *HTTPMux
+	svc     *Services
 	prom    *prometheus.Registry
 	server  *httpServer
 
@@ -55,6 +56,7 @@ func New(opts Options) *Pipeline {
 		metrics: ms,
 		router:  newRouter(ms),
 		mux:     newHTTPMux(),
+		svc:     newServices(),
 		prom:    prometheus.NewRegistry(),
 		runners: make(map[string]*runner),
 	}
@@ -123,7 +125,7 @@ func (p *Pipeline) startRunner(s *Section, q *queue) (*runner, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	r.set = Settings{Name: s.Name, Type: s.Type, Logger: r.log, Metrics: r.metrics, Global: g}
+	r.set = Settings{Name: s.Name, Type: s.Type, Logger: r.log, Metrics: r.metrics, Global: g, Services: p.svc}
 	if p.server != nil {
 		r.set.HTTP = p.mux
 	}

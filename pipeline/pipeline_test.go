@@ -297,6 +297,17 @@ message_matcher = "Type == 'tick'"
 	}
 }
 
+// A ticker filter's own default interval applies when its section sets none.
+func TestDefaultTickerInterval(t *testing.T) {
+	cfg, err := pipelinetest.Parse(t, "[count]\ntype = \"tick_filter\"\nmessage_matcher = \"TRUE\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Sections[0].TickerInterval(); got != time.Hour {
+		t.Fatalf("ticker interval %v, want the filter's default of 1h", got)
+	}
+}
+
 func TestShutdownDrainsQueues(t *testing.T) {
 	p, err := pipelinetest.Start(t, `
 [slow]

@@ -86,6 +86,12 @@ type Ticker interface {
 	Tick(ctx context.Context, now time.Time, inj Injector) error
 }
 
+// DefaultTicker is implemented by Ticker filters that run on a clock even
+// when their section sets no ticker_interval (a statsd flush every 10s).
+type DefaultTicker interface {
+	DefaultTickerInterval() time.Duration
+}
+
 // Validator is implemented by plugins that check their configuration after
 // it is decoded. Validate must not touch the network or the file system
 // beyond reading; metlogd -check runs it.
@@ -125,6 +131,8 @@ type Settings struct {
 	// HTTP registers handlers on metlogd's shared HTTP listener
 	// ([metlogd] http_listen); nil when it is disabled.
 	HTTP *HTTPMux
+	// Services reaches the other plugins of the pipeline in-process.
+	Services *Services
 }
 
 // DataDir returns the plugin's own directory under [metlogd] data_dir,

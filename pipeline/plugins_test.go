@@ -56,6 +56,8 @@ func (f *tickFilter) Process(ctx context.Context, m *message.Message, inj pipeli
 	return nil
 }
 
+func (f *tickFilter) DefaultTickerInterval() time.Duration { return time.Hour }
+
 func (f *tickFilter) Tick(ctx context.Context, now time.Time, inj pipeline.Injector) error {
 	return inj.Inject(ctx, &message.Message{Type: "tick", Payload: fmt.Sprint(f.seen)})
 }
